@@ -110,9 +110,9 @@ def _check_monotonic(values: np.ndarray, what: str, column: str) -> None:
     bad = np.flatnonzero(diffs <= 0)
     if bad.size:
         i = int(bad[0]) + 1
-        kind = "duplicate" if diffs[bad[0]] == 0 else "earlier"
+        kind = "repeats the time of" if diffs[bad[0]] == 0 else "is earlier than"
         raise DataError(
-            f"Row {i} of the {what} has a {kind} time in {column!r} than row {i - 1} "
+            f"Row {i} of the {what} {kind} row {i - 1} in {column!r} "
             f"({values[i]} vs {values[i - 1]}); times must strictly increase: sort the data and "
             f"drop duplicated samples."
         )

@@ -19,6 +19,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """Electrochemical-to-Crystallographic Parameter Inference Framework."""
+    _state["debug"] = debug
+
+
 # Command modules register on `app` when imported; keep the import list sorted.
 from ecpif.cli import simulate as _simulate  # noqa: E402, F401
 
@@ -32,5 +43,7 @@ def main() -> None:
     try:
         app()
     except EcpifError as exc:
+        if _state["debug"]:
+            raise
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
