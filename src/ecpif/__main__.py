@@ -1,0 +1,5 @@
+"""Allow ``python -m ecpif``."""
+
+from ecpif.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""Allow ``python -m ecpif.cli``."""
+
+from ecpif.cli import main
+
+main()
