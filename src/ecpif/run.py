@@ -153,8 +153,14 @@ def validate_patterns(
     patterns: pd.DataFrame,
     echem: pd.DataFrame | None = None,
     what: str = "pattern table",
+    *,
+    check_range: bool = True,
 ) -> None:
-    """Check a pattern table; with ``echem``, also that every window lies in the cycler range."""
+    """Check a pattern table; with ``echem``, also that every window lies in the cycler range.
+
+    ``check_range=False`` skips the range check (windows partly or wholly outside the cycler
+    data are then reported and handled by the policy of :func:`ecpif.align.align_run`).
+    """
     missing = [c for c in schema.PATTERNS_REQUIRED if c not in patterns.columns]
     if missing:
         raise DataError(
@@ -183,7 +189,7 @@ def validate_patterns(
             f"{patterns[schema.START].iloc[i]}; check the start/end columns."
         )
     _check_monotonic(start, what, schema.START)
-    if echem is not None and len(echem):
+    if check_range and echem is not None and len(echem):
         t0 = echem[schema.TIMESTAMP].iloc[0]
         t1 = echem[schema.TIMESTAMP].iloc[-1]
         outside = (patterns[schema.START] < t0) | (patterns[schema.END] > t1)
@@ -213,6 +219,10 @@ class OperandoRun:
     patterns: pd.DataFrame
     metadata: RunMetadata
     truth: pd.DataFrame | None = None
+    #: Accept pattern windows that reach outside the cycler data (real sessions often start the
+    #: diffractometer before the cycler); :func:`ecpif.align.align_run` then reports each such
+    #: window and applies its policy. Default: strict, such windows are an error.
+    allow_partial_windows: bool = False
 
     def __post_init__(self) -> None:
         what = f"cycler data of run {self.metadata.run_id!r}"
@@ -223,7 +233,10 @@ class OperandoRun:
         object.__setattr__(self, "patterns", patterns.reset_index(drop=True).copy())
         validate_echem(self.echem, what)
         validate_patterns(
-            self.patterns, self.echem, f"pattern table of run {self.metadata.run_id!r}"
+            self.patterns,
+            self.echem,
+            f"pattern table of run {self.metadata.run_id!r}",
+            check_range=not self.allow_partial_windows,
         )
         if self.truth is not None:
             truth = self.truth.reset_index(drop=True).copy()
