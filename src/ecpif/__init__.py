@@ -28,6 +28,7 @@ _LAZY_SUBMODULES = (
     "io",
     "pipeline",
     "predict",
+    "report",
     "simulate",
     "uncertainty",
     "validate",

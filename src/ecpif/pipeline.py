@@ -270,9 +270,9 @@ class Results:
 
     def report(self) -> Report:
         """The HTML report of these results (see :mod:`ecpif.report`)."""
-        from ecpif.report.build import build_report
+        from ecpif.report import Report, ReportContent
 
-        return build_report(self)
+        return Report(ReportContent.from_results(self))
 
 
 # --- steps -----------------------------------------------------------------------------------
@@ -630,9 +630,14 @@ def write_results(results: Results, out_dir: str | os.PathLike[str], *, report: 
         )
         if report:
             rep = results.report()
-            rep.write_figures(stage / "figures")
+            rep.save_figures(stage / "figures")
             rep.write_html(stage / "report.html")
-        os.chmod(stage, 0o755)
+        # Temporary files are created 0600; give the outputs a plain open()'s permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        for path in stage.rglob("*"):
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        os.chmod(stage, 0o777 & ~umask)
         backup = None
         if out.exists():
             backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
