@@ -4,9 +4,11 @@ The work compared is the reference study's protocol: every model of the tool's d
 5-fold shuffled cross-validation, then ensembles of the top models, for the four targets a, c, d and
 Li occupancy of the bundled virtual NCA demo (164 patterns, the same features for everyone).
 
-* **ecpif**: :func:`ecpif.validate.evaluate_zoo` (full zoo, ensembles chosen inside each outer fold),
+* **ecpif**: :func:`ecpif.validate.evaluate_zoo` (full zoo, ensembles chosen inside
+  each outer fold),
   in this Python.
-* **PyCaret 3.3.2**: ``compare_models`` (5 folds) + ``blend_models`` + ``stack_models`` over the top 3,
+* **PyCaret 3.3.2**: ``compare_models`` (5 folds) + ``blend_models`` + ``stack_models``
+  over the top 3,
   per target, in its own virtual environment (it pins old numpy/pandas/scikit-learn).
 * **LazyPredict**: ``LazyRegressor`` on each of the 5 folds, in its own virtual environment.
 
@@ -44,9 +46,14 @@ import pandas as pd
 HERE = Path(__file__).parent
 VENVS = HERE / ".venvs"
 PEERS = {
-    "pycaret": {"packages": ["pycaret==3.3.2", "six"], "runner": HERE / "peers" / "pycaret_runner.py"},
-    "lazypredict": {"packages": ["lazypredict==0.3.0"],
-                    "runner": HERE / "peers" / "lazypredict_runner.py"},
+    "pycaret": {
+        "packages": ["pycaret==3.3.2", "six"],
+        "runner": HERE / "peers" / "pycaret_runner.py",
+    },
+    "lazypredict": {
+        "packages": ["lazypredict==0.3.0"],
+        "runner": HERE / "peers" / "lazypredict_runner.py",
+    },
 }
 TARGETS = ["a [Å]", "c [Å]", "d [Å]", "li_occupancy [-]"]
 #: Targets are handed to every tool in these units (see the module docstring).
@@ -100,8 +107,17 @@ def run_ecpif(data: pd.DataFrame, features: list[str], targets: list[str], model
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = evaluate_zoo(scaled, features, targets, models=models, scheme="shuffled",
-                           ensembles=True, top_k=3, n_jobs=n_jobs, random_state=0)
+        res = evaluate_zoo(
+            scaled,
+            features,
+            targets,
+            models=models,
+            scheme="shuffled",
+            ensembles=True,
+            top_k=3,
+            n_jobs=n_jobs,
+            random_state=0,
+        )
     wall = time.perf_counter() - start
     out: dict = {"tool": "ecpif", "wall_time_s": wall, "targets": {}}
     for t in targets:
@@ -124,8 +140,16 @@ def run_peer(tool: str, csv: Path, features: list[str], targets: list[str], quic
     python = venv_python(tool)
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [str(python), str(PEERS[tool]["runner"]), str(csv), str(result),
-               "--features", ",".join(features), "--targets", ",".join(targets)]
+        cmd = [
+            str(python),
+            str(PEERS[tool]["runner"]),
+            str(csv),
+            str(result),
+            "--features",
+            ",".join(features),
+            "--targets",
+            ",".join(targets),
+        ]
         if tool == "pycaret" and quick:
             cmd += ["--models", ",".join(QUICK_PYCARET)]
         start = time.perf_counter()
@@ -156,7 +180,9 @@ def main() -> None:
         table[t] = data[t] * SCALE[t]
     table["fold"] = fold
     # Column names with units and brackets confuse some peers' preprocessing: plain names.
-    plain = {c: f"f{i}" for i, c in enumerate(features)} | {t: f"t{i}" for i, t in enumerate(targets)}
+    plain = {c: f"f{i}" for i, c in enumerate(features)} | {
+        t: f"t{i}" for i, t in enumerate(targets)
+    }
     results = {"ecpif": ecpif_out}
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "aligned.csv"
@@ -164,8 +190,9 @@ def main() -> None:
         for tool in [p for p in args.peers.split(",") if p]:
             if tool == "lazypredict" and args.quick:
                 continue  # LazyRegressor has no model list option; it is timed in the full run
-            peer = run_peer(tool, csv, [plain[f] for f in features], [plain[t] for t in targets],
-                            args.quick)
+            peer = run_peer(
+                tool, csv, [plain[f] for f in features], [plain[t] for t in targets], args.quick
+            )
             peer["targets"] = {t: peer["targets"][plain[t]] for t in targets}
             results[tool] = peer
 
@@ -173,9 +200,15 @@ def main() -> None:
     for tool, res in results.items():
         for t in targets:
             best = res["targets"][t]["best"]
-            rows.append({"tool": tool, "target": t, "best R2": best["r2"],
-                         "best RMSE": best["rmse"] / SCALE[t],
-                         "models": res["targets"][t].get("n_models_compared")})
+            rows.append(
+                {
+                    "tool": tool,
+                    "target": t,
+                    "best R2": best["r2"],
+                    "best RMSE": best["rmse"] / SCALE[t],
+                    "models": res["targets"][t].get("n_models_compared"),
+                }
+            )
     frame = pd.DataFrame(rows)
     print(frame.to_string(index=False))
     walls = {tool: res["wall_time_s"] for tool, res in results.items()}
@@ -210,8 +243,11 @@ def main() -> None:
     }
     for tool, wall in walls.items():
         lines.append(f"| {tool} | {work[tool]} | {wall:.1f} | {wall / walls['ecpif']:.2f} |")
-    lines += ["", "| target | " + " | ".join(f"{tool} R² / RMSE" for tool in results) + " |",
-              "|---|" + "---|" * len(results)]
+    lines += [
+        "",
+        "| target | " + " | ".join(f"{tool} R² / RMSE" for tool in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
     for t in targets:
         cells = []
         for tool in results:

@@ -69,7 +69,8 @@ def main() -> None:
         "",
         f"## Virtual experiment speed ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()},"
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()},"
         f" PyBaMM {pybamm.__version__}. Default settings (SPMe, NCA_Kim2011, 5 µm, 0.2/0.5/1/2C,"
         f" 10 s sampling), each a fresh process, {args.repeat} repeats, median.",
         "",

@@ -37,14 +37,22 @@ def test_demo_equals_a_fresh_simulation_with_its_seed(demo):
     for shipped, new in zip(demo, fresh, strict=True):
         assert shipped.run_id == new.run_id
         # Files carry times to the millisecond and signals to 1e-6 of their unit.
-        tolerances = {schema.TIME: 1e-3, schema.VOLTAGE: 1e-6, schema.CURRENT: 1e-8, schema.CHARGE: 1e-6}
+        tolerances = {
+            schema.TIME: 1e-3,
+            schema.VOLTAGE: 1e-6,
+            schema.CURRENT: 1e-8,
+            schema.CHARGE: 1e-6,
+        }
         for col, atol in tolerances.items():
             np.testing.assert_allclose(shipped.echem[col], new.echem[col], atol=atol, rtol=0)
         pd.testing.assert_series_equal(
             shipped.echem[schema.TIMESTAMP], new.echem[schema.TIMESTAMP], check_dtype=False
         )
         if new.has_patterns:
-            assert shipped.patterns[schema.PATTERN_ID].tolist() == new.patterns[schema.PATTERN_ID].tolist()
+            assert (
+                shipped.patterns[schema.PATTERN_ID].tolist()
+                == new.patterns[schema.PATTERN_ID].tolist()
+            )
             for name in schema.PARAMETERS:
                 col = schema.PARAMETERS[name].column
                 np.testing.assert_allclose(shipped.patterns[col], new.patterns[col], atol=1e-6)

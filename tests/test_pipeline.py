@@ -76,8 +76,14 @@ def test_write_results_is_atomic(results, tmp_path):
     out = tmp_path / "out"
     write_results(results, out, report=False)
     names = {p.name for p in out.iterdir()}
-    assert {"leaderboard.csv", "predictions.csv", "model.skops", "config.toml",
-            "provenance.json", "aligned.parquet"} <= names
+    assert {
+        "leaderboard.csv",
+        "predictions.csv",
+        "model.skops",
+        "config.toml",
+        "provenance.json",
+        "aligned.parquet",
+    } <= names
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     # A real failure half-way: a column pyarrow cannot write makes the parquet step raise.
     broken = results.aligned.copy()
@@ -97,8 +103,12 @@ def test_write_results_is_atomic(results, tmp_path):
 
 
 def test_config_round_trips_through_toml(tmp_path):
-    cfg = StudyConfig(models=("ridge", "knn"), schemes=("grouped", "loro"), seed=3,
-                      runs=(RunSpec("r1", "cyc.csv", "ref.csv", c_rate=1.0),))
+    cfg = StudyConfig(
+        models=("ridge", "knn"),
+        schemes=("grouped", "loro"),
+        seed=3,
+        runs=(RunSpec("r1", "cyc.csv", "ref.csv", c_rate=1.0),),
+    )
     path = tmp_path / "study.toml"
     path.write_text(cfg.to_toml(), encoding="utf-8")
     back = StudyConfig.from_toml(path)
@@ -110,7 +120,10 @@ def test_config_round_trips_through_toml(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"schemes": ("shuffle",)}, r"Unknown validation scheme 'shuffle'\. Did you mean 'shuffled'"),
+        (
+            {"schemes": ("shuffle",)},
+            r"Unknown validation scheme 'shuffle'\. Did you mean 'shuffled'",
+        ),
         ({"schemes": ("shuffled",), "final_scheme": "loro"}, r"final scheme 'loro' must be one of"),
         ({"confidence": 1.5}, r"confidence must lie in \(0, 1\)"),
         ({"runs": (RunSpec("a", "x"), RunSpec("a", "y"))}, r"Run ids must be unique"),
@@ -134,9 +147,18 @@ def test_bad_toml(tmp_path):
 
 
 def test_unknown_feature_names_the_available_ones():
-    with pytest.raises(ConfigError, match=r"Unknown feature 'voltage \[mV\]'.*Did you mean 'voltage \[V\]'"):
-        run(StudyConfig(models=("ridge",), schemes=("shuffled",), final_scheme="shuffled",
-                        features=("voltage [mV]",), explore=False))
+    with pytest.raises(
+        ConfigError, match=r"Unknown feature 'voltage \[mV\]'.*Did you mean 'voltage \[V\]'"
+    ):
+        run(
+            StudyConfig(
+                models=("ridge",),
+                schemes=("shuffled",),
+                final_scheme="shuffled",
+                features=("voltage [mV]",),
+                explore=False,
+            )
+        )
 
 
 def test_cancel_stops_before_the_next_step():
@@ -151,4 +173,6 @@ def test_same_seed_same_leaderboard(results):
     cols = ["target", "model", "scheme", "R2", "RMSE", "MAE"]
     cols = [c for c in cols if c in again.leaderboard.columns]
     pd.testing.assert_frame_equal(results.leaderboard[cols], again.leaderboard[cols])
-    np.testing.assert_array_equal(results.predictions["nca-2C"]["c [Å]"], again.predictions["nca-2C"]["c [Å]"])
+    np.testing.assert_array_equal(
+        results.predictions["nca-2C"]["c [Å]"], again.predictions["nca-2C"]["c [Å]"]
+    )

@@ -1,4 +1,4 @@
-"""OperandoRun validation: every violation is one clear sentence naming the frame, row and column."""
+"""OperandoRun validation: each violation is one clear sentence naming frame, row and column."""
 
 from __future__ import annotations
 
@@ -63,12 +63,27 @@ def test_cycler_only_run():
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda e: e.drop(columns=[schema.VOLTAGE]), r"lacks the required column\(s\) \['voltage \[V\]'\]"),
-        (lambda e: e.assign(**{"temp": 25.0}), r"Column 'temp' of the cycler data of run 'cell1-1C' carries no unit"),
-        (lambda e: e.assign(**{schema.TIMESTAMP: e[schema.TIMESTAMP].dt.tz_localize(None)}), r"must hold time-zone-aware timestamps"),
+        (
+            lambda e: e.drop(columns=[schema.VOLTAGE]),
+            r"lacks the required column\(s\) \['voltage \[V\]'\]",
+        ),
+        (
+            lambda e: e.assign(**{"temp": 25.0}),
+            r"Column 'temp' of the cycler data of run 'cell1-1C' carries no unit",
+        ),
+        (
+            lambda e: e.assign(**{schema.TIMESTAMP: e[schema.TIMESTAMP].dt.tz_localize(None)}),
+            r"must hold time-zone-aware timestamps",
+        ),
         (lambda e: e.iloc[[0, 2, 1, 3]], r"Row 2 of the cycler data .* is earlier than row 1"),
-        (lambda e: pd.concat([e.iloc[:3], e.iloc[2:3], e.iloc[3:]]), r"Row 3 of the cycler data .* repeats the time of row 2"),
-        (lambda e: e.assign(**{schema.VOLTAGE: [np.nan, *e[schema.VOLTAGE].iloc[1:]]}), r"has a missing value \(NaN\) at row 0"),
+        (
+            lambda e: pd.concat([e.iloc[:3], e.iloc[2:3], e.iloc[3:]]),
+            r"Row 3 of the cycler data .* repeats the time of row 2",
+        ),
+        (
+            lambda e: e.assign(**{schema.VOLTAGE: [np.nan, *e[schema.VOLTAGE].iloc[1:]]}),
+            r"has a missing value \(NaN\) at row 0",
+        ),
         (lambda e: e.iloc[:1], r"has 1 row\(s\); at least 2 samples are needed"),
     ],
 )
@@ -80,13 +95,22 @@ def test_bad_cycler_frames(mutate, message):
 @pytest.mark.parametrize(
     ("patterns", "message"),
     [
-        (make_patterns([0, 100]).drop(columns=[schema.END]), r"lacks the required column\(s\) \['end \[UTC\]'\]"),
-        (make_patterns([0, 100]).assign(**{schema.PATTERN_ID: ["p", "p"]}), r"Pattern id 'p' appears more than once"),
+        (
+            make_patterns([0, 100]).drop(columns=[schema.END]),
+            r"lacks the required column\(s\) \['end \[UTC\]'\]",
+        ),
+        (
+            make_patterns([0, 100]).assign(**{schema.PATTERN_ID: ["p", "p"]}),
+            r"Pattern id 'p' appears more than once",
+        ),
         (make_patterns([100, 0]), r"Row 1 of the pattern table .* is earlier than row 0"),
         (make_patterns([0, 460]), r"Pattern 'p1' \(row 1\) .* outside the cycler data"),
         (make_patterns([-30]), r"Pattern 'p0' \(row 0\) .* outside the cycler data"),
         (make_patterns([0], length_s=-5), r"ends at .* which is not after its start"),
-        (make_patterns([0]).rename(columns={"a [Å]": "a"}), r"Column 'a' of the pattern table .* carries no unit"),
+        (
+            make_patterns([0]).rename(columns={"a [Å]": "a"}),
+            r"Column 'a' of the pattern table .* carries no unit",
+        ),
     ],
 )
 def test_bad_pattern_tables(patterns, message):
@@ -105,5 +129,7 @@ def test_metadata_checks():
 
 def test_truth_must_match_cycler_rows():
     truth = pd.DataFrame({schema.TIME: np.arange(3.0)})
-    with pytest.raises(DataError, match="ground truth of run 'cell1-1C' has 3 rows but the cycler data has 50"):
+    with pytest.raises(
+        DataError, match="ground truth of run 'cell1-1C' has 3 rows but the cycler data has 50"
+    ):
         OperandoRun(make_echem(), make_patterns([0]), META, truth=truth)

@@ -10,7 +10,7 @@ import pytest
 
 from ecpif import schema
 from ecpif.errors import ConfigError
-from ecpif.simulate import VirtualExperiment, simulate, write_experiment
+from ecpif.simulate import simulate, write_experiment
 
 RATES = (0.2, 0.5, 1.0, 2.0)
 
@@ -47,7 +47,9 @@ def test_charge_passed_is_the_integral_of_current_and_falls_with_rate(simulated_
         e = run.echem
         t = e[schema.TIME].to_numpy()
         i_mA = e[schema.CURRENT].to_numpy() * 1000
-        integral = np.concatenate([[0], np.cumsum(0.5 * (i_mA[1:] + i_mA[:-1]) * np.diff(t))]) / 3600
+        integral = (
+            np.concatenate([[0], np.cumsum(0.5 * (i_mA[1:] + i_mA[:-1]) * np.diff(t))]) / 3600
+        )
         # Samples are 10 s apart, with the step changes in between: trapezoid error stays small.
         assert np.max(np.abs(integral - e[schema.CHARGE].to_numpy())) < 2.5
         charged[run.metadata.c_rate] = e[schema.CHARGE][e[schema.STEP] == 1].iloc[-1]
@@ -156,8 +158,10 @@ def test_same_seed_identical_files_different_seed_different_noise_only(tmp_path)
         assert same == ("refinement" not in name and name != "manifest.json"), name
     ra = pd.read_csv(a / "nca-1C_refinement.csv")
     rc = pd.read_csv(c / "nca-1C_refinement.csv")
-    pd.testing.assert_frame_equal(ra[["pattern", "start_time", "end_time", "esd_c"]],
-                                  rc[["pattern", "start_time", "end_time", "esd_c"]])
+    pd.testing.assert_frame_equal(
+        ra[["pattern", "start_time", "end_time", "esd_c"]],
+        rc[["pattern", "start_time", "end_time", "esd_c"]],
+    )
     assert not np.allclose(ra["c"], rc["c"])
     assert np.abs(ra["c"] - rc["c"]).max() < 8 * ra["esd_c"].iloc[0]
 
@@ -165,7 +169,10 @@ def test_same_seed_identical_files_different_seed_different_noise_only(tmp_path)
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"parameter_set": "NCA_Kim201"}, r"Unknown PyBaMM parameter set 'NCA_Kim201'\. Did you mean 'NCA_Kim2011'"),
+        (
+            {"parameter_set": "NCA_Kim201"},
+            r"Unknown PyBaMM parameter set 'NCA_Kim201'\. Did you mean 'NCA_Kim2011'",
+        ),
         ({"exposures": {0.2: -60.0}}, r"exposure time at 0.2C must be a positive number"),
         ({"rates": (0.0, 1.0)}, r"C-rates must be positive numbers"),
         ({"rates": (-1.0,)}, r"C-rates must be positive numbers"),
@@ -181,13 +188,17 @@ def test_bad_configuration_gets_one_clear_sentence(overrides, message):
     with pytest.raises(ConfigError, match=message) as info:
         simulate(**overrides)
     text = str(info.value)
-    assert "\n" not in text and text.endswith((".", "?")) or "Available:" in text
+    assert ("\n" not in text and text.endswith((".", "?"))) or "Available:" in text
 
 
 def test_other_parameter_set_particle_size_and_cycles():
     runs = simulate(
-        rates=(1.0,), exposures={1.0: 240.0}, parameter_set="Chen2020", particle_radius_m=8e-6,
-        n_cycles=2, period_s=20.0,
+        rates=(1.0,),
+        exposures={1.0: 240.0},
+        parameter_set="Chen2020",
+        particle_radius_m=8e-6,
+        n_cycles=2,
+        period_s=20.0,
     )
     run = runs[0]
     assert run.metadata.nominal_capacity_Ah == pytest.approx(5.0)

@@ -40,8 +40,10 @@ def main():
             test = data["fold"] == fold
             model = LazyRegressor(verbose=0, ignore_warnings=True, predictions=True)
             _, predictions = model.fit(
-                data.loc[~test, features], data.loc[test, features],
-                data.loc[~test, target], data.loc[test, target],
+                data.loc[~test, features],
+                data.loc[test, features],
+                data.loc[~test, target],
+                data.loc[test, target],
             )
             for name in predictions.columns:
                 oof.setdefault(name, pd.Series(np.nan, index=data.index))

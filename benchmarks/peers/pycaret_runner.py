@@ -41,11 +41,20 @@ def main():
     total_start = time.perf_counter()
     for target in targets:
         start = time.perf_counter()
-        frame = data[features + [target]]
+        frame = data[[*features, target]]
         setup(
-            data=frame, target=target, test_data=frame.iloc[:2], index=False, fold_strategy=folds,
-            fold=int(data["fold"].nunique()), session_id=args.seed, verbose=False, html=False,
-            n_jobs=args.n_jobs, data_split_shuffle=False, fold_shuffle=False,
+            data=frame,
+            target=target,
+            test_data=frame.iloc[:2],
+            index=False,
+            fold_strategy=folds,
+            fold=int(data["fold"].nunique()),
+            session_id=args.seed,
+            verbose=False,
+            html=False,
+            n_jobs=args.n_jobs,
+            data_split_shuffle=False,
+            fold_shuffle=False,
         )
         top = compare_models(n_select=args.top, sort="R2", include=include, verbose=False)
         grid = pull()
@@ -67,7 +76,7 @@ def main():
         best = max(results.values(), key=lambda r: r["r2"])
         results["best"] = {"r2": best["r2"], "rmse": best["rmse"]}
         results["wall_time_s"] = time.perf_counter() - start
-        results["n_models_compared"] = int(len(grid))
+        results["n_models_compared"] = len(grid)
         out["targets"][target] = results
     out["wall_time_s"] = time.perf_counter() - total_start
     out["versions"] = {"pycaret": __import__("pycaret").__version__, "numpy": np.__version__}

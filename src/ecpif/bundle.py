@@ -26,7 +26,6 @@ Examples
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import tempfile
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ecpif._provenance import package_versions
 from ecpif.ensemble import TrainedEnsemble
 from ecpif.errors import BundleError
 
@@ -80,13 +80,7 @@ ALLOWED_TYPES: frozenset[str] = frozenset({
 
 def installed_versions() -> dict[str, str | None]:
     """Versions of the packages a bundle depends on (``None`` = not installed)."""
-    out: dict[str, str | None] = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    return package_versions(_VERSIONED)
 
 
 def _metadata(model: TrainedEnsemble) -> dict[str, Any]:

@@ -27,7 +27,6 @@ Design decisions
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -47,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ecpif import schema
+from ecpif._provenance import package_versions, sha256_file
 from ecpif.errors import ConfigError, EcpifError, did_you_mean
 from ecpif.run import OperandoRun, RunMetadata
 
@@ -180,7 +180,11 @@ class StudyConfig:
 
     @classmethod
     def from_dict(
-        cls, data: Mapping[str, Any], *, base: Path | None = None, source: str = "config",
+        cls,
+        data: Mapping[str, Any],
+        *,
+        base: Path | None = None,
+        source: str = "config",
         **overrides: Any,
     ) -> StudyConfig:
         """Build a config from a plain mapping (the parsed TOML)."""
@@ -327,7 +331,7 @@ def truth_scores(
     targets: Sequence[str],
     esd_5min: Mapping[str, float],
 ) -> pd.DataFrame | None:
-    """RMSE of each predicted trajectory against the ground truth, also in units of the 5-min esd."""
+    """RMSE of each predicted trajectory against the ground truth, also in 5-min esd units."""
     from ecpif.predict import lower_column, upper_column
 
     rows = []
@@ -350,7 +354,8 @@ def truth_scores(
                 {
                     schema.RUN_ID: run.run_id,
                     schema.C_RATE_LABEL: run.metadata.c_rate,
-                    "regime": "interpolation (trained rate)" if run.has_patterns
+                    "regime": "interpolation (trained rate)"
+                    if run.has_patterns
                     else "extrapolation (no patterns)",
                     "target": t,
                     "RMSE": rmse,
@@ -361,6 +366,11 @@ def truth_scores(
                 }
             )
     return pd.DataFrame(rows) if rows else None
+
+
+def _truth_columns(run: OperandoRun, targets: Sequence[str]) -> pd.DataFrame:
+    truth = run.truth if run.truth is not None else pd.DataFrame(index=run.echem.index)
+    return truth[[c for c in targets if c in truth.columns]]
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -408,11 +418,15 @@ def run(
             "None of the runs has diffraction patterns, so there is nothing to learn from; give "
             "at least one run a refinement table."
         )
-    alignments = [align.align_run(r, policy=config.policy) for r in trained_runs]
+    alignments = [align.align_run(r, policy=config.policy) for r in trained_runs]  # type: ignore[arg-type]
     aligned = pd.concat([a.frame for a in alignments], ignore_index=True)
     alignment_report = pd.concat(
-        [a.report.assign(**{schema.RUN_ID: a_run.run_id}) if schema.RUN_ID not in a.report
-         else a.report for a, a_run in zip(alignments, trained_runs, strict=True)],
+        [
+            a.report.assign(**{schema.RUN_ID: a_run.run_id})
+            if schema.RUN_ID not in a.report
+            else a.report
+            for a, a_run in zip(alignments, trained_runs, strict=True)
+        ],
         ignore_index=True,
     )
     features = list(config.feature_columns)
@@ -433,16 +447,26 @@ def run(
 
         columns = features + [c for c in targets if c in aligned.columns]
         candidates = [
-            c for c in (*features, "state of charge [-]", "nominal state of charge [-]",
-                        "dQ/dV [mA.h/V]", "dV/dt [V/h]", "step time [s]", "step charge [mA.h]")
+            c
+            for c in (
+                *features,
+                "state of charge [-]",
+                "nominal state of charge [-]",
+                "dQ/dV [mA.h/V]",
+                "dV/dt [V/h]",
+                "step time [s]",
+                "step charge [mA.h]",
+            )
             if c in aligned.columns
         ]
         candidates = list(dict.fromkeys(candidates))
         exploration = {
-            "pearson": explore.correlations(aligned, list(dict.fromkeys(candidates + targets)),
-                                            method="pearson"),
-            "spearman": explore.correlations(aligned, list(dict.fromkeys(candidates + targets)),
-                                             method="spearman"),
+            "pearson": explore.correlations(
+                aligned, list(dict.fromkeys(candidates + targets)), method="pearson"
+            ),
+            "spearman": explore.correlations(
+                aligned, list(dict.fromkeys(candidates + targets)), method="spearman"
+            ),
             "mutual_information": explore.mutual_information(
                 aligned, candidates, targets, random_state=config.seed
             ),
@@ -479,8 +503,9 @@ def run(
         warnings.simplefilter("ignore")
         model = ensemble.fit_ensemble(aligned, final, kind=config.ensemble)
     coverage = uncertainty.held_out_coverage(
-        final, model="auto" if "auto" in final.leaderboard["model"].values else
-        final.best(targets[0]), confidence=config.confidence
+        final,
+        model="auto" if "auto" in final.leaderboard["model"].values else final.best(targets[0]),
+        confidence=config.confidence,
     )
     timings["fit"] = time.perf_counter() - t
 
@@ -494,8 +519,9 @@ def run(
             traj = predict.predict_run(model, r, confidence=config.confidence, warn=False)
             feats = predict.run_features(model, r)
         domain[r.run_id] = predict.check_domain(model, feats).table
-        base = r.echem[[schema.TIMESTAMP, schema.TIME, schema.VOLTAGE, schema.CURRENT,
-                        schema.CHARGE]]
+        base = r.echem[
+            [schema.TIMESTAMP, schema.TIME, schema.VOLTAGE, schema.CURRENT, schema.CHARGE]
+        ]
         extra = traj.drop(columns=[c for c in base.columns if c in traj.columns])
         predictions[r.run_id] = pd.concat([base, extra], axis=1)
     esd_5min = {tgt: five_minute_esd(aligned, tgt) for tgt in targets}
@@ -510,8 +536,12 @@ def run(
     if all(r.truth is not None for r in runs):
         truth_traj = {
             r.metadata.c_rate or r.run_id: pd.concat(
-                [r.echem[[schema.TIME, schema.CHARGE, schema.CURRENT]],
-                 r.truth[[c for c in targets if c in r.truth.columns]]], axis=1)
+                [
+                    r.echem[[schema.TIME, schema.CHARGE, schema.CURRENT]],
+                    _truth_columns(r, targets),
+                ],
+                axis=1,
+            )
             for r in runs
         }
         rabs_truth = analysis.compare_rates(truth_traj, targets)
@@ -542,38 +572,39 @@ def run(
 # --- provenance and output ----------------------------------------------------------------------
 
 
-def _sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def provenance(config: StudyConfig, runs: Sequence[OperandoRun]) -> dict[str, Any]:
     """Config, seed, package versions and SHA-256 of every input file."""
-    from importlib import metadata
-
     import ecpif
 
-    versions: dict[str, str | None] = {"ecpif": ecpif.__version__, "python": platform.python_version()}
-    for pkg in ("numpy", "pandas", "scipy", "scikit-learn", "xgboost", "lightgbm", "catboost",
-                "pybamm", "skops", "matplotlib"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
+    versions: dict[str, str | None] = {
+        "ecpif": ecpif.__version__,
+        "python": platform.python_version(),
+    }
+    versions |= package_versions(
+        (
+            "numpy",
+            "pandas",
+            "scipy",
+            "scikit-learn",
+            "xgboost",
+            "lightgbm",
+            "catboost",
+            "pybamm",
+            "skops",
+            "matplotlib",
+        )
+    )
     files: dict[str, str] = {}
     if config.runs:
         for spec in config.runs:
-            for p in (spec.cycler, spec.refinement):
-                if p and Path(p).is_file():
-                    files[str(p)] = _sha256(p)
+            for name in (spec.cycler, spec.refinement):
+                if name and Path(name).is_file():
+                    files[str(name)] = sha256_file(name)
     else:
         from ecpif.datasets import nca_demo_path
 
-        for p in sorted(nca_demo_path().iterdir()):
-            files[f"ecpif demo/{p.name}"] = _sha256(p)
+        for path in sorted(nca_demo_path().iterdir()):
+            files[f"ecpif demo/{path.name}"] = sha256_file(path)
     return {
         "config": config.to_dict(),
         "seed": config.seed,
@@ -595,7 +626,9 @@ def predictions_table(results: Results) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def write_results(results: Results, out_dir: str | os.PathLike[str], *, report: bool = True) -> Path:
+def write_results(
+    results: Results, out_dir: str | os.PathLike[str], *, report: bool = True
+) -> Path:
     """Write every output into ``out_dir``, atomically as a whole.
 
     Files: ``report.html``, ``figures/*.png|svg``, ``leaderboard.csv``, ``predictions.csv``,

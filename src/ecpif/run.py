@@ -145,7 +145,9 @@ def validate_echem(echem: pd.DataFrame, what: str = "cycler data") -> None:
     _check_units(echem, what, allow=(schema.TIMESTAMP,))
     _check_utc(echem[schema.TIMESTAMP], what, schema.TIMESTAMP)
     _check_finite(echem, (schema.TIMESTAMP, schema.TIME, schema.VOLTAGE, schema.CURRENT), what)
-    _check_monotonic(echem[schema.TIMESTAMP].to_numpy(dtype="datetime64[ns]"), what, schema.TIMESTAMP)
+    _check_monotonic(
+        echem[schema.TIMESTAMP].to_numpy(dtype="datetime64[ns]"), what, schema.TIMESTAMP
+    )
     _check_monotonic(echem[schema.TIME].to_numpy(dtype=float), what, schema.TIME)
 
 
@@ -227,7 +229,9 @@ class OperandoRun:
     def __post_init__(self) -> None:
         what = f"cycler data of run {self.metadata.run_id!r}"
         if not isinstance(self.echem, pd.DataFrame):
-            raise DataError(f"OperandoRun.echem must be a pandas DataFrame; got {type(self.echem)}.")
+            raise DataError(
+                f"OperandoRun.echem must be a pandas DataFrame; got {type(self.echem)}."
+            )
         object.__setattr__(self, "echem", self.echem.reset_index(drop=True).copy())
         patterns = self.patterns if self.patterns is not None else empty_patterns()
         object.__setattr__(self, "patterns", patterns.reset_index(drop=True).copy())
@@ -245,8 +249,9 @@ class OperandoRun:
                     f"The ground truth of run {self.metadata.run_id!r} has {len(truth)} rows but "
                     f"the cycler data has {len(self.echem)}; truth must have one row per sample."
                 )
-            _check_units(truth, f"ground truth of run {self.metadata.run_id!r}",
-                         allow=(schema.TIMESTAMP,))
+            _check_units(
+                truth, f"ground truth of run {self.metadata.run_id!r}", allow=(schema.TIMESTAMP,)
+            )
             object.__setattr__(self, "truth", truth)
 
     # --- convenience views ------------------------------------------------------------------------
@@ -258,9 +263,7 @@ class OperandoRun:
     def parameter_columns(self) -> list[str]:
         """Refined-parameter columns of the pattern table (esd columns excluded)."""
         skip = {schema.PATTERN_ID, schema.START, schema.END}
-        return [
-            c for c in self.patterns.columns if c not in skip and not str(c).startswith("esd ")
-        ]
+        return [c for c in self.patterns.columns if c not in skip and not str(c).startswith("esd ")]
 
     @property
     def start_time(self) -> pd.Timestamp:

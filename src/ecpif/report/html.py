@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -48,6 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ecpif import schema
+from ecpif._provenance import package_versions as _package_versions
+from ecpif._provenance import sha256_file
 from ecpif.errors import ConfigError, EcpifError
 from ecpif.report import figures as figs
 
@@ -94,19 +94,6 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
 # --- provenance helpers -------------------------------------------------------------------------
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, as hex, read in chunks (files may be gigabytes).
-
-    >>> sha256_file(__file__)  # doctest: +ELLIPSIS
-    '...'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def hash_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
     """``{path as given: SHA-256}`` for :attr:`ReportContent.input_files`."""
     return {str(p): sha256_file(p) for p in paths}
@@ -114,13 +101,10 @@ def hash_files(paths: Iterable[str | os.PathLike[str]]) -> dict[str, str]:
 
 def package_versions(names: Sequence[str] = DEFAULT_PACKAGES) -> dict[str, str]:
     """Installed version of each package (``"not installed"`` when absent), plus Python's."""
-    out = {"python": platform.python_version()}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    found = _package_versions(names)
+    return {"python": platform.python_version()} | {
+        name: version or "not installed" for name, version in found.items()
+    }
 
 
 # --- the content ----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class CyclingResult:
     lower_cutoff_V: float
 
 
-def _import_pybamm():  # type: ignore[no-untyped-def]
+def _import_pybamm():
     require("pybamm", "simulate", "The virtual operando experiment")
     # PyBaMM asks about telemetry on first use in an interactive shell; never in ecpif.
     os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -60,7 +60,7 @@ def parameter_set_names() -> list[str]:
     return sorted(pybamm.parameter_sets.keys())
 
 
-def load_parameter_values(name: str, particle_radius_m: float | None):  # type: ignore[no-untyped-def]
+def load_parameter_values(name: str, particle_radius_m: float | None):
     """PyBaMM parameter values by name, with the cathode particle radius overridden."""
     pybamm = _import_pybamm()
     names = parameter_set_names()
@@ -77,7 +77,13 @@ def load_parameter_values(name: str, particle_radius_m: float | None):  # type: 
 
 def _shell_weights(r_nodes: np.ndarray) -> np.ndarray:
     """Volume fraction of each finite-volume shell whose centre is at ``r_nodes``."""
-    edges = np.concatenate([[0.0], 0.5 * (r_nodes[1:] + r_nodes[:-1]), [2 * r_nodes[-1] - 0.5 * (r_nodes[-1] + r_nodes[-2])]])
+    edges = np.concatenate(
+        [
+            [0.0],
+            0.5 * (r_nodes[1:] + r_nodes[:-1]),
+            [2 * r_nodes[-1] - 0.5 * (r_nodes[-1] + r_nodes[-2])],
+        ]
+    )
     vol = edges[1:] ** 3 - edges[:-1] ** 3
     return vol / vol.sum()
 
@@ -108,8 +114,12 @@ def simulate_cycling(
             f"Unknown PyBaMM model {model!r}.{did_you_mean(model, MODELS)} Choose one of {MODELS}."
         )
     values = load_parameter_values(parameter_set, particle_radius_m)
-    upper = float(upper_cutoff_V if upper_cutoff_V is not None else values["Upper voltage cut-off [V]"])
-    lower = float(lower_cutoff_V if lower_cutoff_V is not None else values["Lower voltage cut-off [V]"])
+    upper = float(
+        upper_cutoff_V if upper_cutoff_V is not None else values["Upper voltage cut-off [V]"]
+    )
+    lower = float(
+        lower_cutoff_V if lower_cutoff_V is not None else values["Lower voltage cut-off [V]"]
+    )
     if not upper > lower:
         raise ConfigError(
             f"The upper cut-off voltage ({upper} V) must exceed the lower one ({lower} V)."

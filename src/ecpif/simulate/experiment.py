@@ -10,20 +10,20 @@ How a pattern is "measured"
 ---------------------------
 1. PyBaMM gives the cathode particle's Li content x(r, t) on a radial mesh.
 2. The structural model maps x to a, c, d and Li occupancy *per radial shell*; the shells are
-   volume-averaged (r² weights), as a diffraction peak averages over the illuminated volume. At high
-   rate x(r) is steep, so the non-linear c(x) is smeared and lags the bulk: the kinetic hysteresis of
-   the reference study emerges from the physics, not from a rule.
+   volume-averaged (r² weights), as a diffraction peak averages over the illuminated volume. At
+   high rate x(r) is steep, so the non-linear c(x) is smeared and lags the bulk: the kinetic
+   hysteresis of the reference study emerges from the physics, not from a rule.
 3. Patterns are collected back to back from the start of the run, each over ``exposure`` seconds
-   (plus an optional dead time for read-out). The refined value is the truth averaged over the window
-   (trapezoid rule on the cycler samples) plus Gaussian noise with
+   (plus an optional dead time for read-out). The refined value is the truth averaged over the
+   window (trapezoid rule on the cycler samples) plus Gaussian noise with
    ``esd = esd_5min * sqrt(300 s / exposure)``, and the esd is written beside it, as a refinement
    program would.
 
 Randomness
 ----------
-One ``numpy.random.Generator`` per run, seeded by ``SeedSequence([seed, run index])``, draws only the
-refinement noise. The electrochemistry and the truth are deterministic, so changing the seed changes
-the noise and nothing else.
+One ``numpy.random.Generator`` per run, seeded by ``SeedSequence([seed, run index])``, draws only
+the refinement noise. The electrochemistry and the truth are deterministic, so changing the seed
+changes the noise and nothing else.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ class VirtualExperiment:
         if self.rest_s < 0:
             raise ConfigError(f"The rest time must be >= 0 s; got {self.rest_s!r}.")
         if not (isinstance(self.n_cycles, int) and self.n_cycles >= 1):
-            raise ConfigError(f"The number of cycles must be an integer >= 1; got {self.n_cycles!r}.")
+            raise ConfigError(
+                f"The number of cycles must be an integer >= 1; got {self.n_cycles!r}."
+            )
         if self.dead_time_s < 0:
             raise ConfigError(f"The dead time must be >= 0 s; got {self.dead_time_s!r}.")
         if self.particle_radius_m is not None and not self.particle_radius_m > 0:
@@ -201,9 +203,7 @@ def _pattern_windows(duration_s: float, exposure_s: float, dead_time_s: float) -
     return np.column_stack([starts, starts + exposure_s])
 
 
-def simulate_run(
-    config: VirtualExperiment, rate: float, index: int = 0
-) -> OperandoRun:
+def simulate_run(config: VirtualExperiment, rate: float, index: int = 0) -> OperandoRun:
     """Simulate the run at one C-rate (``index`` orders runs for their start date and seed)."""
     structure = as_structural_model(config.structure)
     cycling = simulate_cycling(
@@ -234,7 +234,9 @@ def simulate_run(
     )
     truth = pd.DataFrame({schema.TIMESTAMP: timestamps, schema.TIME: t})
     for name, values in truth_params.items():
-        truth[schema.parameter_column(name) if name in schema.PARAMETERS else f"{name} [-]"] = values
+        truth[schema.parameter_column(name) if name in schema.PARAMETERS else f"{name} [-]"] = (
+            values
+        )
     truth[schema.X_BULK] = cycling.x_shells @ cycling.shell_weights
     truth[schema.X_SURFACE] = cycling.x_shells[:, -1]
 
@@ -252,8 +254,10 @@ def simulate_run(
         patterns = pd.DataFrame(
             {
                 schema.PATTERN_ID: [f"{run_id}-p{k:04d}" for k in range(len(windows))],
-                schema.START: t0 + pd.to_timedelta(np.round(windows[:, 0] * 1e3).astype("int64"), unit="ms"),
-                schema.END: t0 + pd.to_timedelta(np.round(windows[:, 1] * 1e3).astype("int64"), unit="ms"),
+                schema.START: t0
+                + pd.to_timedelta(np.round(windows[:, 0] * 1e3).astype("int64"), unit="ms"),
+                schema.END: t0
+                + pd.to_timedelta(np.round(windows[:, 1] * 1e3).astype("int64"), unit="ms"),
             }
         )
         for name, values in truth_params.items():
@@ -403,7 +407,9 @@ def _write_atomic_text(path: Path, text: str) -> None:
 
 
 def write_experiment(
-    runs: Sequence[OperandoRun], folder: str | os.PathLike[str], config: VirtualExperiment | None = None
+    runs: Sequence[OperandoRun],
+    folder: str | os.PathLike[str],
+    config: VirtualExperiment | None = None,
 ) -> Path:
     """Write the runs as files users have, plus ``manifest.json``; every file is written atomically.
 

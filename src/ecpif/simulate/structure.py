@@ -7,10 +7,12 @@ the cathode particle, then volume-averages, so a non-linear model smears out at 
 
 The default, :func:`nca_structure`, is anchored on **real operando data**: the lattice parameters of
 NMC811 measured by operando XRD during the first charge by Märker et al. (Chem. Mater. 2019, 31,
-2545-2554, doi:10.1021/acs.chemmater.9b00140), shipped with ecpif under the MIT licence of the PASCal
+2545-2554, doi:10.1021/acs.chemmater.9b00140), shipped with ecpif under the MIT licence of the
+PASCal
 repository they were taken from (``ecpif/data/structure/``). NCA (LiNi0.8Co0.15Al0.05O2) and NMC811
 are both Ni-rich R-3m oxides whose lattices follow the same course with x: *a* contracts
-monotonically as Ni is oxidised, *c* expands as the O-O repulsion across the emptying Li layer grows,
+monotonically as Ni is oxidised, *c* expands as the O-O repulsion across the emptying Li layer
+grows,
 peaks near x ≈ 0.35-0.4 and collapses at high states of charge (the H2->H3 transition). ecpif keeps
 the measured *changes* Δa(x), Δc(x) and shifts them to NCA's pristine values (a ≈ 2.864 Å,
 c ≈ 14.18 Å at x = 1; e.g. Robert et al., J. Power Sources 2004, and the reference study's refined
@@ -55,6 +57,9 @@ Z_O_PRISTINE = 0.2580
 Z_O_SLOPE = 0.0030
 
 
+_Curve = Callable[[np.ndarray], np.ndarray]
+
+
 class StructuralModel(Protocol):
     """Anything that maps Li content to structural parameters."""
 
@@ -86,12 +91,12 @@ def load_nmc811_reference() -> pd.DataFrame:
 
 
 @cache
-def _nmc811_splines() -> tuple[Callable[[np.ndarray], np.ndarray], ...]:
+def _nmc811_splines() -> tuple[_Curve, _Curve, float, float]:
     ref = load_nmc811_reference().sort_values("x [-]")
     x = ref["x [-]"].to_numpy()
     spline_a = make_smoothing_spline(x, ref["a [Å]"].to_numpy(), lam=1e-5)
     spline_c = make_smoothing_spline(x, ref["c [Å]"].to_numpy(), lam=1e-5)
-    return spline_a, spline_c, np.array([x.min(), x.max()])  # type: ignore[return-value]
+    return spline_a, spline_c, float(x.min()), float(x.max())
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ class NickelRichLayeredStructure:
             )
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        spline_a, spline_c, (lo, hi) = _nmc811_splines()
+        spline_a, spline_c, lo, hi = _nmc811_splines()
         x = np.asarray(x, dtype=float)
         xc = np.clip(x, lo, hi)
         a = self.a0 + (spline_a(xc) - spline_a(np.array(hi)))
@@ -173,7 +178,9 @@ class TabulatedStructure:
             raise ConfigError("The tabulated structural model contains NaN; fill or drop rows.")
         frame = frame.sort_values("x")
         if frame["x"].duplicated().any():
-            raise ConfigError("The tabulated structural model repeats an x value; x must be unique.")
+            raise ConfigError(
+                "The tabulated structural model repeats an x value; x must be unique."
+            )
         object.__setattr__(self, "table", frame.reset_index(drop=True))
 
     def __call__(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -200,7 +207,7 @@ def as_structural_model(model: object) -> StructuralModel:
                 "A structural model must return a dict of parameter arrays, e.g. "
                 f"{{'a': ..., 'c': ...}}; got {type(probe).__name__}."
             )
-        return model  # type: ignore[return-value]
+        return model
     raise ConfigError(
         "The structural model must be a callable x -> dict of arrays, or a table with an 'x' "
         f"column; got {type(model).__name__}."
