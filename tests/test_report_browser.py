@@ -28,7 +28,7 @@ ARGS = [
 ]
 
 pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
+    not CHROMIUM.exists() and not os.environ.get("ECPIF_REQUIRE_BROWSER"),
     reason="Debian chromium is not installed at /usr/bin/chromium "
     "(apt-get install -y chromium chromium-driver)",
 )

@@ -36,6 +36,7 @@ from ecpif.cli import explore as _explore  # noqa: E402, F401
 from ecpif.cli import simulate as _simulate  # noqa: E402, F401
 from ecpif.cli import study as _study  # noqa: E402, F401
 from ecpif.cli import train as _train  # noqa: E402, F401
+from ecpif.cli import webapp as _webapp  # noqa: E402, F401
 
 
 def main() -> None:
