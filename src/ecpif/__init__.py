@@ -25,6 +25,7 @@ _LAZY_SUBMODULES = (
     "ensemble",
     "explore",
     "features",
+    "importance",
     "io",
     "pipeline",
     "predict",

@@ -269,6 +269,7 @@ class Results:
     rabs: pd.DataFrame
     rabs_truth: pd.DataFrame | None
     domain: dict[str, pd.DataFrame]
+    importance: pd.DataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -392,6 +393,7 @@ def run(
     >>> res.truth_scores[["run id", "target", "RMSE/esd"]]  # doctest: +SKIP
     """
     from ecpif import align, analysis, ensemble, predict, uncertainty, validate
+    from ecpif.importance import held_out_importance
 
     config = config or StudyConfig()
     report = progress or (lambda step, fraction: None)
@@ -507,6 +509,7 @@ def run(
         model="auto" if "auto" in final.leaderboard["model"].values else final.best(targets[0]),
         confidence=config.confidence,
     )
+    importance = held_out_importance(aligned, final, random_state=config.seed)
     timings["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -564,6 +567,7 @@ def run(
         rabs=rabs_table,
         rabs_truth=rabs_truth,
         domain=domain,
+        importance=importance,
         timings=timings,
         provenance=provenance(config, runs),
     )
@@ -651,6 +655,8 @@ def write_results(
         predictions_table(results).to_csv(stage / "predictions.csv", index=False)
         results.coverage.to_csv(stage / "coverage.csv", index=False)
         results.rabs.to_csv(stage / "rabs.csv", index=False)
+        if results.importance is not None:
+            results.importance.to_csv(stage / "importance.csv", index=False)
         if results.truth_scores is not None:
             results.truth_scores.to_csv(stage / "truth_scores.csv", index=False)
         results.aligned.to_csv(stage / "aligned.csv", index=False)

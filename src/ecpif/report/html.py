@@ -250,8 +250,8 @@ class ReportContent:
         Frames are stacked over runs with the C-rate column (for colours), out-of-fold
         predictions of every scheme are joined with the aligned table's time, state of charge and
         C-rate, and the cycler-only run with the highest C-rate becomes the reconstruction shown
-        over the measured rates. Permutation importance is not part of ``Results``; pass it with
-        :func:`dataclasses.replace` when computed.
+        over the measured rates. Permutation importance comes from ``results.importance``
+        (held-out, see :mod:`ecpif.importance`).
 
         Examples
         --------
@@ -359,6 +359,7 @@ class ReportContent:
             truth=pd.concat(truth, ignore_index=True) if truth else None,
             reconstruction_rate=max(unmeasured) if unmeasured else None,
             truth_scores=results.truth_scores,
+            importance=getattr(results, "importance", None),
             interval_coverage=getattr(results, "coverage", None),
             domain=domain_table,
             rabs=rabs,
