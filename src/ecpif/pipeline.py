@@ -270,6 +270,7 @@ class Results:
     rabs_truth: pd.DataFrame | None
     domain: dict[str, pd.DataFrame]
     importance: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
 
@@ -398,6 +399,7 @@ def run(
     config = config or StudyConfig()
     report = progress or (lambda step, fraction: None)
     timings: dict[str, float] = {}
+    notes: list[str] = []
     n_steps = 5 + len(config.schemes)
     done = 0
 
@@ -481,6 +483,15 @@ def run(
     for scheme in config.schemes:
         t = time.perf_counter()
         step(f"cross-validating the model zoo ({scheme})")
+        folds = validate.make_folds(aligned, scheme, random_state=config.seed)
+        # Ensembles choose their members inside each training fold, which needs >= 3 folds
+        # (e.g. leave-one-rate-out with only two measured rates cannot): evaluate models alone.
+        with_ensembles = folds.n_folds >= 3
+        if not with_ensembles:
+            notes.append(
+                f"The {scheme!r} scheme has only {folds.n_folds} folds, so ensembles were not "
+                f"evaluated under it (they need 3 to choose members inside each training fold)."
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             zoo[scheme] = validate.evaluate_zoo(
@@ -489,7 +500,7 @@ def run(
                 targets,
                 models=config.models,
                 scheme=scheme,
-                ensembles=True,
+                ensembles=with_ensembles,
                 top_k=config.top_k,
                 preset="study" if config.ensemble == "study" else None,
                 n_jobs=config.n_jobs,
@@ -504,11 +515,11 @@ def run(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = ensemble.fit_ensemble(aligned, final, kind=config.ensemble)
-    coverage = uncertainty.held_out_coverage(
-        final,
-        model="auto" if "auto" in final.leaderboard["model"].values else final.best(targets[0]),
-        confidence=config.confidence,
-    )
+    coverage = pd.DataFrame()
+    if final.inner:
+        coverage = uncertainty.held_out_coverage(
+            final, model="auto", confidence=config.confidence
+        )
     importance = held_out_importance(aligned, final, random_state=config.seed)
     timings["fit"] = time.perf_counter() - t
 
@@ -568,6 +579,7 @@ def run(
         rabs_truth=rabs_truth,
         domain=domain,
         importance=importance,
+        notes=notes,
         timings=timings,
         provenance=provenance(config, runs),
     )

@@ -28,7 +28,12 @@ def web_app(
         float, typer.Option("--max-upload-mb", help="Largest accepted upload per file, in MB.")
     ] = 50.0,
 ) -> None:
-    """Run the whole workflow in the browser: upload, align, explore, train, predict, download."""
+    """Run the whole workflow in the browser: upload, align, explore, train, predict, download.
+
+    Binds to 127.0.0.1 by default; open the printed address in a browser.
+
+    Example: ecpif app --port 8050 --max-upload-mb 100
+    """
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be in 0-65535; got {port}.")
     if not max_upload_mb > 0:

@@ -369,6 +369,7 @@ class ReportContent:
             input_files=files,
             timings=getattr(results, "timings", None),
             provenance_details=provenance or None,
+            notes={"validation": " ".join(getattr(results, "notes", None) or [])},
         )
 
 
