@@ -22,26 +22,13 @@ import pytest
 
 pytest.importorskip("dash", reason="the web app needs the 'app' extra (pip install 'ecpif[app]')")
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from browser import ARGS, CHROMIUM, needs_chromium
+
 SMALL_UPLOAD_MB = 1.0
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("ECPIF_REQUIRE_BROWSER"),
-        reason="Debian chromium is not installed at /usr/bin/chromium "
-        "(apt-get install -y chromium chromium-driver)",
-    ),
+    needs_chromium,
 ]
 
 

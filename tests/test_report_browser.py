@@ -11,27 +11,10 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
+from browser import ARGS, CHROMIUM, needs_chromium
 from ecpif.report import SECTIONS, Report
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists() and not os.environ.get("ECPIF_REQUIRE_BROWSER"),
-    reason="Debian chromium is not installed at /usr/bin/chromium "
-    "(apt-get install -y chromium chromium-driver)",
-)
+pytestmark = needs_chromium
 
 
 def test_report_renders_every_section_in_headless_chromium(tmp_path: Path) -> None:

@@ -11,6 +11,25 @@ import importlib.metadata
 import os
 from collections.abc import Iterable
 
+#: The scientific stack whose versions provenance records (pipeline, report).
+STACK_PACKAGES: tuple[str, ...] = (
+    "ecpif",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "xgboost",
+    "lightgbm",
+    "catboost",
+    "mapie",
+    "pybamm",
+    "networkx",
+    "matplotlib",
+    "jinja2",
+    "skops",
+    "dash",
+)
+
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a file's bytes, as hex, read in 1 MiB chunks (files may be gigabytes).

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from ecpif import schema
-from ecpif._provenance import package_versions, sha256_file
+from ecpif._provenance import STACK_PACKAGES, package_versions, sha256_file
 from ecpif.errors import ConfigError, EcpifError, did_you_mean
 from ecpif.run import OperandoRun, RunMetadata
 
@@ -517,9 +517,7 @@ def run(
         model = ensemble.fit_ensemble(aligned, final, kind=config.ensemble)
     coverage = pd.DataFrame()
     if final.inner:
-        coverage = uncertainty.held_out_coverage(
-            final, model="auto", confidence=config.confidence
-        )
+        coverage = uncertainty.held_out_coverage(final, model="auto", confidence=config.confidence)
     importance = held_out_importance(aligned, final, random_state=config.seed)
     timings["fit"] = time.perf_counter() - t
 
@@ -596,20 +594,7 @@ def provenance(config: StudyConfig, runs: Sequence[OperandoRun]) -> dict[str, An
         "ecpif": ecpif.__version__,
         "python": platform.python_version(),
     }
-    versions |= package_versions(
-        (
-            "numpy",
-            "pandas",
-            "scipy",
-            "scikit-learn",
-            "xgboost",
-            "lightgbm",
-            "catboost",
-            "pybamm",
-            "skops",
-            "matplotlib",
-        )
-    )
+    versions |= package_versions(p for p in STACK_PACKAGES if p != "ecpif")
     files: dict[str, str] = {}
     if config.runs:
         for spec in config.runs:

@@ -46,8 +46,8 @@ import numpy as np
 import pandas as pd
 
 from ecpif import schema
+from ecpif._provenance import STACK_PACKAGES, sha256_file
 from ecpif._provenance import package_versions as _package_versions
-from ecpif._provenance import sha256_file
 from ecpif.errors import ConfigError, EcpifError
 from ecpif.report import figures as figs
 
@@ -74,21 +74,7 @@ NOT_COMPUTED = "Not computed in this run."
 _FOLD_ROWS = 30
 
 #: Packages whose versions the provenance section lists by default.
-DEFAULT_PACKAGES: tuple[str, ...] = (
-    "ecpif",
-    "numpy",
-    "pandas",
-    "scipy",
-    "scikit-learn",
-    "xgboost",
-    "lightgbm",
-    "catboost",
-    "mapie",
-    "pybamm",
-    "networkx",
-    "matplotlib",
-    "jinja2",
-)
+DEFAULT_PACKAGES: tuple[str, ...] = STACK_PACKAGES
 
 
 # --- provenance helpers -------------------------------------------------------------------------
