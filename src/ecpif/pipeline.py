@@ -18,8 +18,8 @@ Design decisions
   trained rates (interpolation) and for rates without patterns (extrapolation).
 * **Nothing half-written.** :func:`write_results` renders every output into a temporary sibling
   folder and swaps it in only when all of it exists; a failed run leaves earlier results intact.
-* **Default features are physics-informed**: absolute charge passed since the (discharged) start,
-  voltage, current, direction and the C-rate from current. Per-run normalised state of charge is
+* **Default features are physics-informed**: net charge passed since the first sample, voltage,
+  current, direction and the C-rate from current. Per-run normalised state of charge is
   deliberately absent: a 2C run delivers less capacity, so the same normalised value means another
   lithiation, and models trained on it fail at 2C (17-21x the esd in a prototype).
 """
@@ -49,20 +49,16 @@ from ecpif import schema
 from ecpif._provenance import STACK_PACKAGES, package_versions, sha256_file
 from ecpif.errors import ConfigError, EcpifError, did_you_mean
 from ecpif.run import OperandoRun, RunMetadata
+from ecpif.validate import DEFAULT_FEATURES as _ZOO_DEFAULT_FEATURES
 
 if TYPE_CHECKING:
     from ecpif.ensemble import TrainedEnsemble
     from ecpif.report import Report
     from ecpif.validate import ZooResult
 
-#: Features used when the config names none (see the module docstring for why these).
-DEFAULT_FEATURES: tuple[str, ...] = (
-    "charge since start [mA.h]",
-    schema.VOLTAGE,
-    schema.CURRENT,
-    "direction [-]",
-    "C-rate [1/h]",
-)
+#: Features used when the config names none (see the module docstring for why these): the same
+#: as ``ecpif train``'s.
+DEFAULT_FEATURES: tuple[str, ...] = _ZOO_DEFAULT_FEATURES
 DEFAULT_TARGETS: tuple[str, ...] = ("a", "c", "d", "li_occupancy")
 SCHEMES: tuple[str, ...] = ("shuffled", "grouped", "loro")
 REFERENCE_EXPOSURE_S = 300.0
