@@ -57,6 +57,7 @@ ALLOWED_TYPES: frozenset[str] = frozenset({
     "ecpif.zoo.ARDGaussianProcessRegressor",
     "ecpif.zoo.SubsampledRegressor",
     "ecpif.ensemble.ConvexStacker",
+    "ecpif.tune.TunedRegressor",
     "sklearn.gaussian_process.kernels.ConstantKernel",
     "sklearn.gaussian_process.kernels.DotProduct",
     "sklearn.gaussian_process.kernels.Product",

@@ -26,6 +26,7 @@ Design decisions
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -60,6 +61,8 @@ if TYPE_CHECKING:
 #: as ``ecpif train``'s.
 DEFAULT_FEATURES: tuple[str, ...] = _ZOO_DEFAULT_FEATURES
 DEFAULT_TARGETS: tuple[str, ...] = ("a", "c", "d", "li_occupancy")
+#: What the "grouped" scheme holds out together: a run, or all runs of one cell.
+GROUP_BY: tuple[str, ...] = ("run", "cell")
 SCHEMES: tuple[str, ...] = ("shuffled", "grouped", "loro")
 REFERENCE_EXPOSURE_S = 300.0
 
@@ -98,6 +101,9 @@ class RunSpec:
     timezone: str | None = None
     clock_offset_s: float = 0.0
     cell: str = ""
+    #: Simulated runs only: the noise-free truth file written by ecpif.simulate (``_truth.csv``),
+    #: so that trajectories are scored against it.
+    truth: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,31 @@ class StudyConfig:
     explore: bool = True
     seed: int = 0
     n_jobs: int = 2
+    #: Where the zoo, the searches and the nested ensemble fits run: "local" or "dask"
+    #: (ecpif.backend); "dask" without an address starts a loopback cluster of n_jobs workers.
+    backend: str = "local"
+    backend_address: str | None = None
+    #: Add tuned variants ("<model>_tuned", ecpif.tune) searched inside every training set.
+    tune: bool = False
+    tune_models: str | tuple[str, ...] = "all"
+    tune_trials: int | None = 20
+    tune_budget_s: float | None = None
+    #: "run" or "cell": the groups of the "grouped" scheme (RunSpec.cell names the cell).
+    group_by: str = "run"
 
     def __post_init__(self) -> None:
+        from ecpif.backend import check_backend
+
+        check_backend(self.backend, self.backend_address)
+        if self.group_by not in GROUP_BY:
+            raise ConfigError(
+                f"Unknown group_by {self.group_by!r}.{did_you_mean(str(self.group_by), GROUP_BY)} "
+                f"Choose from {list(GROUP_BY)}."
+            )
+        if self.tune:
+            from ecpif.tune import TuningBudget
+
+            TuningBudget(n_trials=self.tune_trials, budget_s=self.tune_budget_s)
         for scheme in self.schemes:
             if scheme not in SCHEMES:
                 raise ConfigError(
@@ -202,7 +231,7 @@ class StudyConfig:
                     f"{did_you_mean(bad[0], run_fields)} Valid: {sorted(run_fields)}."
                 )
             spec = dict(spec)
-            for key in ("cycler", "refinement"):
+            for key in ("cycler", "refinement", "truth"):
                 if spec.get(key) and base is not None and not Path(spec[key]).is_absolute():
                     spec[key] = str(base / spec[key])
             try:
@@ -212,8 +241,9 @@ class StudyConfig:
         for key in ("features", "targets", "schemes"):
             if key in data and data[key] is not None:
                 data[key] = tuple(data[key])
-        if isinstance(data.get("models"), list):
-            data["models"] = tuple(data["models"])
+        for key in ("models", "tune_models"):
+            if isinstance(data.get(key), list):
+                data[key] = tuple(data[key])
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(runs=tuple(runs), **data)
 
@@ -298,16 +328,19 @@ def load_runs(config: StudyConfig) -> list[OperandoRun]:
             timezone=spec.timezone or "UTC",
             source=f"{spec.cycler}" + (f" + {spec.refinement}" if spec.refinement else ""),
         )
-        runs.append(
-            read_run(
-                spec.cycler,
-                spec.refinement,
-                metadata=metadata,
-                timezone=spec.timezone,
-                clock_offset_s=spec.clock_offset_s,
-                allow_partial_windows=True,
-            )
+        run = read_run(
+            spec.cycler,
+            spec.refinement,
+            metadata=metadata,
+            timezone=spec.timezone,
+            clock_offset_s=spec.clock_offset_s,
+            allow_partial_windows=True,
         )
+        if spec.truth:
+            from ecpif.datasets import _read_truth
+
+            run = run.replace(truth=_read_truth(Path(spec.truth), run.echem))
+        runs.append(run)
     return runs
 
 
@@ -351,6 +384,7 @@ def truth_scores(
             rows.append(
                 {
                     schema.RUN_ID: run.run_id,
+                    schema.CELL: run.metadata.cell,
                     schema.C_RATE_LABEL: run.metadata.c_rate,
                     "regime": "interpolation (trained rate)"
                     if run.has_patterns
@@ -389,7 +423,7 @@ def run(
     >>> res = run(StudyConfig(models=("ridge", "knn", "extra_trees")))  # doctest: +SKIP
     >>> res.truth_scores[["run id", "target", "RMSE/esd"]]  # doctest: +SKIP
     """
-    from ecpif import align, analysis, ensemble, predict, uncertainty, validate
+    from ecpif import align, ensemble, predict, uncertainty, validate
     from ecpif.importance import held_out_importance
 
     config = config or StudyConfig()
@@ -429,6 +463,8 @@ def run(
         ],
         ignore_index=True,
     )
+    cell_of = {r.run_id: r.metadata.cell for r in trained_runs}
+    aligned.insert(1, schema.CELL, aligned[schema.RUN_ID].map(cell_of))
     features = list(config.feature_columns)
     targets = list(config.target_columns)
     missing = [c for c in features if c not in aligned.columns]
@@ -475,46 +511,78 @@ def run(
         }
     timings["explore"] = time.perf_counter() - t
 
+    from ecpif.backend import parallel_backend
+
     zoo: dict[str, ZooResult] = {}
-    for scheme in config.schemes:
-        t = time.perf_counter()
-        step(f"cross-validating the model zoo ({scheme})")
-        folds = validate.make_folds(aligned, scheme, random_state=config.seed)
-        # Ensembles choose their members inside each training fold, which needs >= 3 folds
-        # (e.g. leave-one-rate-out with only two measured rates cannot): evaluate models alone.
-        with_ensembles = folds.n_folds >= 3
-        if not with_ensembles:
-            notes.append(
-                f"The {scheme!r} scheme has only {folds.n_folds} folds, so ensembles were not "
-                f"evaluated under it (they need 3 to choose members inside each training fold)."
+    # Fits shared between schemes: grouped and leave-one-rate-out folds coincide when every run
+    # has its own rate, and a fit is deterministic, so it is made once (validate.evaluate_zoo).
+    fit_cache: dict[Any, Any] = {}
+    group_col = schema.CELL if config.group_by == "cell" else schema.RUN_ID
+    budget = None
+    if config.tune:
+        from ecpif import tune
+
+        budget = tune.TuningBudget(n_trials=config.tune_trials, budget_s=config.tune_budget_s)
+    t = time.perf_counter()
+    # One switch moves every joblib-parallel step (zoo fits, searches, nested ensemble fits).
+    n_workers = int(config.n_jobs) if config.n_jobs > 0 else (os.cpu_count() or 1)
+    with parallel_backend(config.backend, config.backend_address, n_workers=n_workers) as engine:
+        timings["backend start"] = time.perf_counter() - t
+        n_jobs = config.n_jobs if engine.name == "local" else engine.n_jobs
+        for scheme in config.schemes:
+            t = time.perf_counter()
+            step(f"cross-validating the model zoo ({scheme})")
+            folds = validate.make_folds(
+                aligned, scheme, group_col=group_col, random_state=config.seed
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            zoo[scheme] = validate.evaluate_zoo(
-                aligned,
-                features,
-                targets,
-                models=config.models,
-                scheme=scheme,
-                ensembles=with_ensembles,
-                top_k=config.top_k,
+            # Ensembles choose their members inside each training fold, which needs >= 3 folds
+            # (e.g. leave-one-rate-out with only two measured rates cannot): evaluate models alone.
+            with_ensembles = folds.n_folds >= 3
+            if not with_ensembles:
+                notes.append(
+                    f"The {scheme!r} scheme has only {folds.n_folds} folds, so ensembles were not "
+                    f"evaluated under it (they need 3 to choose members inside each training fold)."
+                )
+            kwargs: dict[str, Any] = dict(
+                models=config.models, scheme=scheme, group_col=group_col,
+                ensembles=with_ensembles, top_k=config.top_k,
                 preset="study" if config.ensemble == "study" else None,
-                n_jobs=config.n_jobs,
-                random_state=config.seed,
-            )
-        timings[f"zoo {scheme}"] = time.perf_counter() - t
+                n_jobs=n_jobs, random_state=config.seed,
+            )  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if budget is not None:
+                    zoo[scheme] = tune.evaluate_tuned(
+                        aligned, features, targets, tune=config.tune_models, budget=budget,
+                        **kwargs,
+                    )  # fmt: skip
+                else:
+                    zoo[scheme] = validate.evaluate_zoo(
+                        aligned, features, targets, fit_cache=fit_cache, **kwargs
+                    )
+            timings[f"zoo {scheme}"] = time.perf_counter() - t
     leaderboard = pd.concat([z.leaderboard for z in zoo.values()], ignore_index=True)
 
     t = time.perf_counter()
     step("fitting the final ensemble")
     final = zoo[config.final_scheme]
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), contextlib.ExitStack() as stack:
         warnings.simplefilter("ignore")
+        if budget is not None:
+            # Tuned members of the final model (and the importance refits) search again on their
+            # training rows, with the budget one search had in the evaluation.
+            info = final.settings["tuning"]
+            stack.enter_context(
+                tune.tuned_variants(
+                    info["models"], n_trials=budget.n_trials,
+                    timeout_s=info["timeout per search [s]"], cv=budget.cv, inner=budget.inner,
+                )
+            )  # fmt: skip
         model = ensemble.fit_ensemble(aligned, final, kind=config.ensemble)
+        importance = held_out_importance(aligned, final, random_state=config.seed)
     coverage = pd.DataFrame()
     if final.inner:
         coverage = uncertainty.held_out_coverage(final, model="auto", confidence=config.confidence)
-    importance = held_out_importance(aligned, final, random_state=config.seed)
     timings["fit"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -538,21 +606,18 @@ def run(
 
     t = time.perf_counter()
     step("computing Rabs")
-    by_rate = {r.metadata.c_rate or r.run_id: predictions[r.run_id] for r in runs}
-    rabs_table = analysis.compare_rates(by_rate, targets)
+    truth_traj = {
+        r.run_id: pd.concat(
+            [r.echem[[schema.TIME, schema.CHARGE, schema.CURRENT]], _truth_columns(r, targets)],
+            axis=1,
+        )
+        for r in runs
+        if r.truth is not None
+    }
+    rabs_table = _compare_runs(runs, predictions, targets)
     rabs_truth = None
-    if all(r.truth is not None for r in runs):
-        truth_traj = {
-            r.metadata.c_rate or r.run_id: pd.concat(
-                [
-                    r.echem[[schema.TIME, schema.CHARGE, schema.CURRENT]],
-                    _truth_columns(r, targets),
-                ],
-                axis=1,
-            )
-            for r in runs
-        }
-        rabs_truth = analysis.compare_rates(truth_traj, targets)
+    if len(truth_traj) == len(runs):
+        rabs_truth = _compare_runs(runs, truth_traj, targets)
     timings["rabs"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report("done", 1.0)
@@ -577,6 +642,32 @@ def run(
         timings=timings,
         provenance=provenance(config, runs),
     )
+
+
+def _compare_runs(
+    runs: Sequence[OperandoRun], trajectories: Mapping[str, pd.DataFrame], targets: Sequence[str]
+) -> pd.DataFrame:
+    """Rabs per rate; when rates repeat (several cells at the same rates), per run.
+
+    Repeated rates cannot key one comparison, so each run is compared on its own and the rows
+    carry its run id and cell beside the (numeric) rate label.
+    """
+    from ecpif import analysis
+
+    rates = [r.metadata.c_rate for r in runs]
+    if None not in rates and len(set(rates)) == len(rates):
+        return analysis.compare_rates(
+            {float(c): trajectories[r.run_id] for r, c in zip(runs, rates, strict=True) if c},
+            targets,
+        )
+    parts = []
+    for r in runs:
+        part = analysis.compare_rates({r.metadata.c_rate or r.run_id: trajectories[r.run_id]},
+                                      targets)  # fmt: skip
+        part.insert(0, schema.CELL, r.metadata.cell)
+        part.insert(0, schema.RUN_ID, r.run_id)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 # --- provenance and output ----------------------------------------------------------------------
@@ -630,7 +721,9 @@ def write_results(
 
     Files: ``report.html``, ``figures/*.png|svg``, ``leaderboard.csv``, ``predictions.csv``,
     ``truth_scores.csv``, ``coverage.csv``, ``rabs.csv``, ``aligned.csv``, ``aligned.parquet``,
-    ``alignment_report.csv``, ``model.skops``, ``config.toml``, ``provenance.json``.
+    ``alignment_report.csv``, ``model.skops``, ``config.toml``, ``provenance.json``; with tuning,
+    ``tuning.csv`` (every search); with runs from several cells, ``cells.csv``
+    (:func:`ecpif.study.compare_cells`).
 
     Everything is rendered into a temporary sibling folder first; only when all files exist is the
     old ``out_dir`` (if any) moved aside and the new one renamed into place, so a failure at any
@@ -655,6 +748,13 @@ def write_results(
         results.aligned.to_csv(stage / "aligned.csv", index=False)
         results.aligned.to_parquet(stage / "aligned.parquet", index=False)
         results.alignment_report.to_csv(stage / "alignment_report.csv", index=False)
+        searches = [z.tuning.assign(scheme=s) for s, z in results.zoo.items() if len(z.tuning)]
+        if searches:
+            pd.concat(searches, ignore_index=True).to_csv(stage / "tuning.csv", index=False)
+        if len({r.metadata.cell for r in results.runs}) > 1:
+            from ecpif.study import compare_cells
+
+            compare_cells(results).to_csv(stage / "cells.csv", index=False)
         save_bundle(results.model, stage / "model.skops")
         (stage / "config.toml").write_text(results.config.to_toml(), encoding="utf-8")
         (stage / "provenance.json").write_text(

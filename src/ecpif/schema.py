@@ -47,6 +47,8 @@ X_SURFACE = "x surface [-]"
 
 RUN_ID = "run id"
 C_RATE_LABEL = "C-rate label [1/h]"
+#: The cell a run was measured on (free text from the run's metadata); groups runs of one cell.
+CELL = "cell"
 
 _UNIT_RE = re.compile(r"^(?P<name>.+?) \[(?P<unit>[^\[\]]+)\]$")
 

@@ -380,6 +380,9 @@ class ZooResult:
     fold_scores: pd.DataFrame = field(default_factory=pd.DataFrame)
     settings: dict[str, Any] = field(default_factory=dict)
     """Arguments of the run, plus ``n_fits`` and ``cpu_seconds`` (total CPU time of all fits)."""
+    tuning: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per hyperparameter search of a tuned model (:mod:`ecpif.tune`): model, training
+    folds, target, best settings, inner RMSE tuned and with defaults, trials, search time."""
 
     @property
     def scheme(self) -> str:
@@ -449,6 +452,16 @@ def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 # --- the work ------------------------------------------------------------------------------------
 
 
+def _takes_groups(model: Any) -> bool:
+    """Whether ``model.fit`` takes a ``groups`` argument (searching models of ecpif.tune do)."""
+    import inspect
+
+    try:
+        return "groups" in inspect.signature(model.fit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _fit_predict(
     name: str,
     key: tuple[int, ...],
@@ -456,12 +469,20 @@ def _fit_predict(
     Y: np.ndarray,
     fold: np.ndarray,
     random_state: int,
-) -> tuple[str, tuple[int, ...], np.ndarray, float, float]:
-    """Fit ``name`` once per target on the rows of folds ``key``; predict every other row."""
+    factory: Any = None,
+) -> tuple[str, tuple[int, ...], np.ndarray, float, float, list[dict[str, Any] | None]]:
+    """Fit ``name`` once per target on the rows of folds ``key``; predict every other row.
+
+    ``factory(random_state)`` builds the model when given: tasks then carry the model itself, so
+    workers of a distributed backend need no registry entry for models registered at run time
+    (plug-ins, tuned variants). The last element holds each target's search summary for tuned
+    models (``None`` for others).
+    """
     train = np.isin(fold, key)
     test = ~train
     preds = np.full((int(test.sum()), Y.shape[1]), np.nan)
     fit_time = predict_time = 0.0
+    info: list[dict[str, Any] | None] = []
     with warnings.catch_warnings(), threadpool_limits(1):
         # One thread per fit: parallelism is across tasks, and OpenMP/BLAS threads on tiny
         # problems only add contention. Convergence chatter of individual fits is noise in a
@@ -470,16 +491,52 @@ def _fit_predict(
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         for j in range(Y.shape[1]):
-            model = make_model(name, random_state=random_state)
+            model = (
+                factory(random_state)
+                if factory is not None
+                else make_model(name, random_state=random_state)
+            )
+            # A model that searches its own settings (ecpif.tune) gets the outer fold ids of its
+            # training rows, so its inner CV holds out whole folds as the scheme does.
+            fit_params = {"groups": fold[train]} if _takes_groups(model) else {}
             # CPU time of this (single-threaded) worker: robust to other jobs on the machine.
             t0 = time.process_time()
-            model.fit(X[train], Y[train, j])
+            model.fit(X[train], Y[train, j], **fit_params)
             t1 = time.process_time()
             preds[:, j] = model.predict(X[test])
             t2 = time.process_time()
             fit_time += t1 - t0
             predict_time += t2 - t1
-    return name, key, preds, fit_time / Y.shape[1], predict_time / Y.shape[1]
+            info.append(getattr(model, "tuning_info_", None))
+    return name, key, preds, fit_time / Y.shape[1], predict_time / Y.shape[1], info
+
+
+def _cache_keys(
+    tasks: Sequence[tuple[str, tuple[int, ...]]],
+    factories: dict[str, Any],
+    X: np.ndarray,
+    Y: np.ndarray,
+    fold: np.ndarray,
+    random_state: int,
+    fit_cache: dict[Any, Any] | None,
+) -> dict[tuple[str, tuple[int, ...]], tuple[Any, ...]]:
+    """Key of each task's fit in ``fit_cache``: data, seed, model factory and training rows.
+
+    A model that takes ``groups`` (a tuned one) also sees the fold ids of its training rows, so
+    those are part of its key.
+    """
+    if fit_cache is None:
+        return {}
+    import hashlib
+
+    data_key = hashlib.sha256(X.tobytes() + Y.tobytes() + repr(X.shape + Y.shape).encode())
+    takes_groups = {m: _takes_groups(f(random_state)) for m, f in factories.items()}
+    keys = {}
+    for m, key in tasks:
+        train = np.isin(fold, key)
+        rows = train.tobytes() + (fold[train].tobytes() if takes_groups[m] else b"")
+        keys[(m, key)] = (data_key.hexdigest(), random_state, m, factories[m], rows)
+    return keys
 
 
 def evaluate_zoo(
@@ -497,6 +554,7 @@ def evaluate_zoo(
     preset: str | None = None,
     n_jobs: int = 2,
     random_state: int = 0,
+    fit_cache: dict[Any, Any] | None = None,
 ) -> ZooResult:
     """Cross-validate every model (and the ensembles) of the zoo on one scheme.
 
@@ -528,6 +586,11 @@ def evaluate_zoo(
         joblib workers (across models and folds). Results do not depend on it.
     random_state
         Seed of the shuffled folds and of every model.
+    fit_cache
+        A dict shared by calls on the same data, e.g. the schemes of one study: a fit of the
+        same model, seed and training rows is taken from it instead of being repeated (grouped
+        and leave-one-rate-out folds coincide when every run has its own rate). Fits are
+        deterministic, so the results are identical with or without it.
 
     Returns
     -------
@@ -594,12 +657,32 @@ def evaluate_zoo(
         else []
     )  # fmt: skip
     tasks = [(m, key) for m in names for key in outer_keys + inner_keys]
+    factories = {m: model_spec(m).factory for m in names}
+    cache_keys = _cache_keys(tasks, factories, X, Y, folds.fold, random_state, fit_cache)
+    reused = [
+        (m, key, *fit_cache[cache_keys[(m, key)]])
+        for m, key in tasks
+        if fit_cache is not None and cache_keys[(m, key)] in fit_cache
+    ]
+    done = {(m, key) for m, key, *_ in reused}
     out = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_predict)(m, key, X, Y, folds.fold, random_state) for m, key in tasks
+        delayed(_fit_predict)(m, key, X, Y, folds.fold, random_state, factories[m])
+        for m, key in tasks
+        if (m, key) not in done
     )
-    fits = {(m, key): (preds, ft, pt) for m, key, preds, ft, pt in out}
     n_targets = len(target_cols)
-    cpu_seconds = float(sum((ft + pt) * n_targets for _, _, _, ft, pt in out))
+    cpu_seconds = float(sum((ft + pt) * n_targets for _, _, _, ft, pt, _ in out))
+    if fit_cache is not None:
+        fit_cache.update({cache_keys[(m, key)]: tuple(rest) for m, key, *rest in out})
+    by_task = {(row[0], row[1]): row for row in [*out, *reused]}
+    out = [by_task[task] for task in tasks]  # task order, as without the cache
+    fits = {(m, key): (preds, ft, pt) for m, key, preds, ft, pt, _ in out}
+    tuning_rows = [
+        {MODEL: m, "training folds": list(key), TARGET: target_cols[j], **summary}
+        for m, key, _, _, _, summaries in out
+        for j, summary in enumerate(summaries)
+        if summary is not None
+    ]
 
     n, M = len(data), len(names)
     esd = {}
@@ -667,10 +750,12 @@ def evaluate_zoo(
         random_state=random_state,
         inner=inner,
         fold_scores=pd.DataFrame(fold_rows),
+        tuning=pd.DataFrame(tuning_rows),
         settings={
             "scheme": scheme, "n_splits": n_splits, "group_col": group_col,
             "rate_col": rate_col, "top_k": top_k, "preset": preset,
             "n_fits": len(tasks) * n_targets, "cpu_seconds": cpu_seconds,
+            "n_reused_fits": len(reused) * n_targets,
         },
     )  # fmt: skip
     if ensembles:

@@ -33,6 +33,7 @@ def _root(
 # Command modules register on `app` when imported; keep the import list sorted.
 from ecpif.cli import align as _align  # noqa: E402, F401
 from ecpif.cli import explore as _explore  # noqa: E402, F401
+from ecpif.cli import scale as _scale  # noqa: E402, F401
 from ecpif.cli import simulate as _simulate  # noqa: E402, F401
 from ecpif.cli import study as _study  # noqa: E402, F401
 from ecpif.cli import train as _train  # noqa: E402, F401
