@@ -11,15 +11,18 @@ Measures wall time of :func:`ecpif.validate.evaluate_zoo` for
 
 The machine is shared: the 1-minute load average before each measurement is printed beside it.
 
-Run:  python benchmarks/bench_zoo.py
+Run:  python benchmarks/bench_zoo.py            (about 2 minutes on 2 free cores)
+      python benchmarks/bench_zoo.py --quick    (3 fast models, 2,000 rows, no files: CI)
 Writes benchmarks/results/zoo_speed*.csv and the "## Zoo speed" section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -66,11 +69,17 @@ def synthetic(n: int, seed: int = 0) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def main() -> None:
-    (HERE / "results").mkdir(exist_ok=True)
+QUICK_MODELS = ("ols", "knn", "decision_tree")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"only {QUICK_MODELS}, no files")
+    args = parser.parse_args(argv)
+    models = QUICK_MODELS if args.quick else "all"
     train = align_runs(ecpif.datasets.load_nca_demo())
     features = [f for f in DEFAULT_FEATURES if f in train.columns]
-    common = dict(data=train, features=features, targets=TARGETS, random_state=0)
+    common = dict(data=train, features=features, targets=TARGETS, models=models, random_state=0)
     rows: list[dict] = []
     seq = timed("zoo only", rows, scheme="shuffled", ensembles=False, n_jobs=1, **common)
     par = timed("zoo only", rows, scheme="shuffled", ensembles=False, n_jobs=2, **common)
@@ -81,20 +90,29 @@ def main() -> None:
     timed("zoo + ensembles", rows, scheme="loro", ensembles=True, preset="study", n_jobs=2,
           **common)  # fmt: skip
     demo = pd.DataFrame(rows)
-    write_csv_atomic(demo, HERE / "results" / "zoo_speed.csv")
+    if not identical:
+        raise RuntimeError("n_jobs=1 and n_jobs=2 gave different scores")
 
-    big = synthetic(10_000)
+    n_big = 2_000 if args.quick else 10_000
+    big = synthetic(n_big)
     t0 = time.perf_counter()
     load = os.getloadavg()[0]
-    res = evaluate_zoo(big, features, ["c"], scheme="shuffled", ensembles=False, n_jobs=2)
+    res = evaluate_zoo(big, features, ["c"], models=models, scheme="shuffled", ensembles=False,
+                       n_jobs=2)  # fmt: skip
     wall_big = time.perf_counter() - t0
     per_model = res.leaderboard[["model", "fit time [s]", "predict time [s]", "RMSE"]]
     per_model = per_model.sort_values("fit time [s]", ascending=False)
+    print(f"{n_big:,} rows: {wall_big:.1f} s", flush=True)
+    print(md(demo))
+    if args.quick:
+        return 0
+    (HERE / "results").mkdir(exist_ok=True)
+    write_csv_atomic(demo, HERE / "results" / "zoo_speed.csv")
     write_csv_atomic(per_model, HERE / "results" / "zoo_speed_10k.csv")
-    print(f"10k rows: {wall_big:.1f} s", flush=True)
 
     body = f"""
-Produced by `python benchmarks/bench_zoo.py` on this machine ({os.cpu_count()} cores, shared
+Produced by `python benchmarks/bench_zoo.py` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC) on this
+machine ({os.cpu_count()} cores, shared
 with other jobs: the 1-min load average before each run is shown; a load above 2 means other
 jobs took part of the cores, so wall times are upper bounds). "CPU of fits" is the single-thread
 CPU time of all model fits and predictions, which does not depend on the load: on two free
@@ -115,7 +133,7 @@ Gaussian processes are fitted on a 600-row subset, kernel ridge on 3,000):
 {md(per_model.head(8), ".3f")}
 """
     replace_section(HERE / "RESULTS.md", "Zoo speed", body)
-    print(md(demo))
+    return 0
 
 
 if __name__ == "__main__":

@@ -326,14 +326,31 @@ def _maybe_rasterize(artist: Any, n: int) -> None:
 
 
 def figure_bytes(fig: Figure, fmt: str = "svg", dpi: int = DPI) -> bytes:
-    """Render a figure to PNG or SVG bytes in memory (what the HTML report embeds)."""
+    """Render a figure to PNG or SVG bytes in memory (what the HTML report embeds).
+
+    The bytes of the last render per format and resolution are kept on the figure and returned
+    again while the figure is unchanged: the report writes each figure's SVG to a file and embeds
+    it in the HTML, and rendering is the report's main cost. Any change made through matplotlib
+    (a new artist, a new title, new data) marks the figure *stale*, which discards the cache, as
+    does a change of the rcParams in effect.
+    """
     if fmt not in ("png", "svg"):
         raise ConfigError(f"Figures render as 'png' or 'svg'; got {fmt!r}.")
-    buffer = io.BytesIO()
     metadata = {"Date": None} if fmt == "svg" else {"Software": None}
     with mpl.rc_context(_STYLE):
-        fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
-    return buffer.getvalue()
+        key = (fmt, dpi, repr(sorted(mpl.rcParams.items())))
+        cache: dict[tuple[str, int, str], bytes] = getattr(fig, "_ecpif_bytes", {})
+        if fig.stale or key not in cache:
+            if fig.stale:
+                cache = {}
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=dpi, metadata=metadata)
+            cache[key] = buffer.getvalue()
+            fig._ecpif_bytes = cache  # type: ignore[attr-defined]
+    # Saving restores the face colour, which flags the figure stale although nothing changed;
+    # clear the flag so that only a real change after this render invalidates the cache.
+    fig.stale = False
+    return cache[key]
 
 
 def save_figure(
