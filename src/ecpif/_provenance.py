@@ -21,7 +21,6 @@ STACK_PACKAGES: tuple[str, ...] = (
     "xgboost",
     "lightgbm",
     "catboost",
-    "mapie",
     "pybamm",
     "networkx",
     "matplotlib",
