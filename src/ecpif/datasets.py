@@ -14,6 +14,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -29,7 +30,7 @@ def nca_demo_path() -> Path:
     return Path(str(resources.files("ecpif") / "data" / "nca_demo"))
 
 
-def _read_truth(path: Path, echem: pd.DataFrame) -> pd.DataFrame:
+def read_truth(path: Path, echem: pd.DataFrame) -> pd.DataFrame:
     raw = pd.read_csv(path)
     if len(raw) != len(echem):
         raise ReadError(
@@ -47,6 +48,21 @@ def _read_truth(path: Path, echem: pd.DataFrame) -> pd.DataFrame:
     return truth
 
 
+def read_manifest(folder: Path, otherwise: str) -> dict[str, Any]:
+    """The ``manifest.json`` of a folder written by ``ecpif simulate``.
+
+    ``otherwise`` completes the error message: what to do for a folder without one.
+    """
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise ReadError(
+            f"No manifest.json in {folder}; point to a folder written by 'ecpif simulate' or "
+            f"{otherwise}."
+        )
+    manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return manifest
+
+
 def load_experiment(folder: str | os.PathLike[str]) -> list[OperandoRun]:
     """Load every run of a virtual-experiment folder (``manifest.json`` + CSV files).
 
@@ -59,13 +75,7 @@ def load_experiment(folder: str | os.PathLike[str]) -> list[OperandoRun]:
     from ecpif.io import read_run
 
     folder = Path(folder)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ReadError(
-            f"No manifest.json in {folder}; point to a folder written by 'ecpif simulate' or "
-            f"read your own files with ecpif.io.read_run."
-        )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder, "read your own files with ecpif.io.read_run")
     runs = []
     for entry in manifest["runs"]:
         meta = dict(entry["metadata"])
@@ -74,7 +84,7 @@ def load_experiment(folder: str | os.PathLike[str]) -> list[OperandoRun]:
         refinement = folder / files["refinement"] if "refinement" in files else None
         run = read_run(folder / files["cycler"], refinement, metadata=metadata)
         if "truth" in files:
-            run = run.replace(truth=_read_truth(folder / files["truth"], run.echem))
+            run = run.replace(truth=read_truth(folder / files["truth"], run.echem))
         runs.append(run)
     return runs
 

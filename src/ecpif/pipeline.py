@@ -337,9 +337,9 @@ def load_runs(config: StudyConfig) -> list[OperandoRun]:
             allow_partial_windows=True,
         )
         if spec.truth:
-            from ecpif.datasets import _read_truth
+            from ecpif.datasets import read_truth
 
-            run = run.replace(truth=_read_truth(Path(spec.truth), run.echem))
+            run = run.replace(truth=read_truth(Path(spec.truth), run.echem))
         runs.append(run)
     return runs
 
@@ -590,10 +590,9 @@ def run(
     predictions: dict[str, pd.DataFrame] = {}
     domain: dict[str, pd.DataFrame] = {}
     for r in runs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", predict.ApplicabilityWarning)
-            traj = predict.predict_run(model, r, confidence=config.confidence, warn=False)
-            feats = predict.run_features(model, r)
+        # Features once per run: they feed both the prediction and the domain report.
+        feats = predict.run_features(model, r)
+        traj = predict.predict_frame(model, feats, confidence=config.confidence, warn=False)
         domain[r.run_id] = predict.check_domain(model, feats).table
         base = r.echem[
             [schema.TIMESTAMP, schema.TIME, schema.VOLTAGE, schema.CURRENT, schema.CHARGE]

@@ -25,7 +25,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -62,16 +61,11 @@ def runspecs_from_experiment(
     >>> [s.run_id for s in runspecs_from_experiment(nca_demo_path(), prefix="demo-")][:2]
     ['demo-nca-0.2C', 'demo-nca-0.5C']
     """
+    from ecpif.datasets import read_manifest
     from ecpif.pipeline import RunSpec
 
     folder = Path(folder)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ReadError(
-            f"No manifest.json in {folder}; point to a folder written by 'ecpif simulate' or "
-            f"list the runs yourself as RunSpec entries."
-        )
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = read_manifest(folder, "list the runs yourself as RunSpec entries")
     specs = []
     for entry in manifest.get("runs", []):
         meta, files = entry["metadata"], entry["files"]

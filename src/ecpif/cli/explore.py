@@ -9,36 +9,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ecpif.cli import app
-from ecpif.errors import ConfigError, ReadError
+from ecpif.cli._common import read_table, split_list
+from ecpif.errors import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read an aligned table written by ``ecpif align`` (``.csv`` or ``.parquet``)."""
-    import pandas as pd
-
-    if not path.is_file():
-        raise ReadError(f"No file at {path}; give the aligned table written by 'ecpif align'.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix == ".parquet":
-            return pd.read_parquet(path)
-    except (ValueError, OSError) as exc:
-        raise ReadError(f"Cannot read {path} as {suffix[1:]}: {exc}.") from None
-    raise ReadError(
-        f"{path} has the suffix {suffix!r}; ecpif explore reads '.csv' or '.parquet' tables "
-        f"(write them with 'ecpif align')."
-    )
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def default_columns(data: pd.DataFrame, targets: list[str] | None) -> tuple[list[str], list[str]]:
@@ -132,10 +107,10 @@ def explore(
     from ecpif.report import Report, ReportContent
     from ecpif.report import figures as figs
 
-    table = read_table(data)
-    target_cols, feature_cols = default_columns(table, _split(targets))
+    table = read_table(data, "explore")
+    target_cols, feature_cols = default_columns(table, split_list(targets))
     if features is not None:
-        feature_cols = _split(features) or []
+        feature_cols = split_list(features) or []
     columns = feature_cols + [t for t in target_cols if t not in feature_cols]
     pearson = ex.correlations(table, columns, method="pearson")
     spearman = ex.correlations(table, columns, method="spearman")

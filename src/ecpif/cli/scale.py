@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from ecpif.cli import app
+from ecpif.cli._common import read_table, split_list, training_features
 
 BackendOption = Annotated[
     str, typer.Option(help="Where the parallel work runs: local or dask.")
@@ -29,13 +30,6 @@ AddressOption = Annotated[
         "cluster on 127.0.0.1.",
     ),
 ]
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    return items or None
 
 
 @app.command()
@@ -74,26 +68,19 @@ def tune(
     from rich.table import Table
 
     from ecpif.backend import parallel_backend
-    from ecpif.cli.train import read_table
-    from ecpif.errors import ConfigError
     from ecpif.pipeline import DEFAULT_FEATURES
     from ecpif.tune import TuningBudget, evaluate_tuned, tuning_summary
     from ecpif.validate import write_csv_atomic
 
     console = Console()
-    table = read_table(data)
-    feature_list = _split(features) or [f for f in DEFAULT_FEATURES if f in table.columns]
-    if not feature_list:
-        raise ConfigError(
-            f"None of the default features {list(DEFAULT_FEATURES)} is a column of '{data}'; "
-            f"name the features with --features."
-        )
-    model_list: str | list[str] = "all" if models == "all" else (_split(models) or [])
-    to_tune: str | list[str] = "all" if tune_models == "all" else (_split(tune_models) or [])
+    table = read_table(data, "tune")
+    feature_list = training_features(table, features, DEFAULT_FEATURES, data)
+    model_list: str | list[str] = "all" if models == "all" else (split_list(models) or [])
+    to_tune: str | list[str] = "all" if tune_models == "all" else (split_list(tune_models) or [])
     budget = TuningBudget(n_trials=trials, budget_s=budget_s)
     with parallel_backend(backend, address, n_workers=max(n_jobs, 1)) as engine:
         result = evaluate_tuned(
-            table, feature_list, _split(targets) or [], models=model_list, tune=to_tune,
+            table, feature_list, split_list(targets) or [], models=model_list, tune=to_tune,
             budget=budget, scheme=scheme, n_jobs=n_jobs if engine.name == "local" else -1,
             random_state=seed,
         )  # fmt: skip

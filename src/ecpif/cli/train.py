@@ -9,33 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import pandas as pd
 import typer
 
 from ecpif.cli import app
-from ecpif.errors import ConfigError, ReadError
-
-
-def _split(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    items = [s.strip() for s in text.split(",") if s.strip()]
-    return items or None
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read an aligned training table from CSV or Parquet."""
-    if not path.is_file():
-        raise ReadError(f"File '{path}' does not exist; check the path.")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix in {".csv", ".txt"}:
-        return pd.read_csv(path)
-    raise ReadError(
-        f"File '{path}' has suffix {suffix!r}; 'ecpif train' reads aligned tables as .csv or "
-        f".parquet (write them with 'ecpif align')."
-    )
+from ecpif.cli._common import read_table, split_list, training_features
 
 
 @app.command()
@@ -78,15 +55,10 @@ def train(
     from ecpif.validate import DEFAULT_FEATURES, evaluate_zoo, write_csv_atomic
 
     console = Console()
-    table = read_table(data)
-    feature_list = _split(features) or [f for f in DEFAULT_FEATURES if f in table.columns]
-    if not feature_list:
-        raise ConfigError(
-            f"None of the default features {list(DEFAULT_FEATURES)} is a column of '{data}'; "
-            f"name the features with --features."
-        )
-    target_list = _split(targets) or []
-    model_list: str | list[str] = "all" if models == "all" else (_split(models) or [])
+    table = read_table(data, "train")
+    feature_list = training_features(table, features, DEFAULT_FEATURES, data)
+    target_list = split_list(targets) or []
+    model_list: str | list[str] = "all" if models == "all" else (split_list(models) or [])
     result = evaluate_zoo(
         table, feature_list, target_list, models=model_list, scheme=scheme, top_k=top_k,
         n_jobs=n_jobs, random_state=seed,
